@@ -1,0 +1,46 @@
+;; "ratio": the first value divided by the second, with no guard: 0/0 gives NaN and
+;; 1/0 gives +inf, which the host must refuse.  Fewer than two values: Err.
+(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 16) "ratio")
+  (data (i32.const 32) "The first value divided by the second.")
+  (data (i32.const 96) "needs two values")
+
+  (func $realloc (export "cabi_realloc") (param i32 i32) (param $align i32) (param $size i32) (result i32)
+    (local $ptr i32)
+    (local.set $ptr (i32.and (i32.add (global.get $heap) (i32.sub (local.get $align) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get $align))))
+    (global.set $heap (i32.add (local.get $ptr) (local.get $size)))
+    (if (i32.gt_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))) (then unreachable))
+    (local.get $ptr))
+
+  (func (export "netnomos:aggregate/function@0.1.0#metadata") (result i32)
+    (local $r i32)
+    (local.set $r (call $realloc (i32.const 0) (i32.const 0) (i32.const 8) (i32.const 64)))
+    (i32.store offset=0 (local.get $r) (i32.const 16))
+    (i32.store offset=4 (local.get $r) (i32.const 5))
+    (i32.store offset=8 (local.get $r) (i32.const 32))
+    (i32.store offset=12 (local.get $r) (i32.const 38))
+    (local.get $r))
+
+  (func $ratio (param $ptr i32) (param $len i32) (result i32)
+    (local $r i32)
+    (local.set $r (call $realloc (i32.const 0) (i32.const 0) (i32.const 8) (i32.const 16)))
+    (if (i32.lt_u (local.get $len) (i32.const 2))
+      (then
+        (i32.store8 (local.get $r) (i32.const 1))
+        (i32.store offset=8 (local.get $r) (i32.const 96))
+        (i32.store offset=12 (local.get $r) (i32.const 16))
+        (return (local.get $r))))
+    (i32.store8 (local.get $r) (i32.const 0))
+    (f64.store offset=8 (local.get $r)
+      (f64.div (f64.load (local.get $ptr)) (f64.load offset=8 (local.get $ptr))))
+    (local.get $r))
+  (export "netnomos:aggregate/function@0.1.0#over-numbers" (func $ratio))
+  (export "netnomos:aggregate/function@0.1.0#over-fields" (func $ratio))
+
+  (func $reset (param i32) (global.set $heap (i32.const 1024)))
+  (export "cabi_post_netnomos:aggregate/function@0.1.0#over-numbers" (func $reset))
+  (export "cabi_post_netnomos:aggregate/function@0.1.0#over-fields" (func $reset))
+)

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use common::decode::{EOS, RandomChoice, vocab};
 use common::*;
 use miner::mine::{MineOptions, Quiet};
 use plugin::compiled::Compiled;
 use plugin::engine::{Enforcer, Vocab};
 use rulepacks::eval::eval;
-use rulepacks::record::Spelling;
 use rulepacks::resolve::resolve_term;
 use rulepacks::{RulePack, Value};
 
@@ -30,34 +30,6 @@ fn mined(spec: &Path, grammar: &Path, max_size: Option<u32>) -> RulePack {
     pack
 }
 
-/// A vocabulary of whole field names, whole categorical values, single digits, `.`, `-`
-/// and the separator, like the trainer's.
-fn vocab(c: &Compiled) -> Vocab {
-    let mut texts: Vec<Option<String>> = vec![None, None]; // BOS, EOS
-    let mut push = |t: String| {
-        if !texts.contains(&Some(t.clone())) {
-            texts.push(Some(t));
-        }
-    };
-    for s in c.format.slots() {
-        push(format!("{}=", s.name));
-        if let Spelling::Choice(choices) = &s.spelling {
-            for (t, _) in choices {
-                push(t.clone());
-            }
-        }
-    }
-    for t in [
-        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "-", " ",
-    ] {
-        push(t.to_owned());
-    }
-    Vocab {
-        texts,
-        eos: vec![1],
-    }
-}
-
 /// Decodes `n` records choosing uniformly among allowed tokens (ending numbers early
 /// with some probability); checks each against every rule by evaluation.
 fn decode(pack: &RulePack, fixed: &[(String, Value)], n: usize, seed: u64) -> Vec<String> {
@@ -65,13 +37,7 @@ fn decode(pack: &RulePack, fixed: &[(String, Value)], n: usize, seed: u64) -> Ve
     let enforcer = Enforcer::new(compiled.clone(), fixed).unwrap();
     let vocab = vocab(&compiled);
     let (schema, rules) = pack.validate().unwrap();
-    let mut rng = seed;
-    let mut next = move |k: usize| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % k as u64) as usize
-    };
+    let mut choice = RandomChoice::new(seed);
     let mut records = Vec::new();
     for _ in 0..n {
         let mut text = String::new();
@@ -80,20 +46,10 @@ fn decode(pack: &RulePack, fixed: &[(String, Value)], n: usize, seed: u64) -> Ve
             let mask = enforcer
                 .mask(&text, &vocab)
                 .unwrap_or_else(|e| panic!("{e} after `{text}`"));
-            let allowed: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
-            assert!(!allowed.is_empty(), "dead end after `{text}`");
-            // Prefer ending a value (space or EOS) half the time, so numbers stay short.
-            let enders: Vec<usize> = allowed
-                .iter()
-                .copied()
-                .filter(|&i| i == 1 || vocab.texts[i].as_deref() == Some(" "))
-                .collect();
-            let pick = if !enders.is_empty() && next(2) == 0 {
-                enders[next(enders.len())]
-            } else {
-                allowed[next(allowed.len())]
-            };
-            if pick == 1 {
+            let pick = choice
+                .pick(&mask, &vocab)
+                .unwrap_or_else(|| panic!("dead end after `{text}`"));
+            if pick == EOS {
                 break;
             }
             text.push_str(vocab.texts[pick].as_deref().unwrap());
@@ -193,8 +149,7 @@ fn random_imputation_obeys_rules_over_a_user_function() {
         pack.rules
     );
     let text =
-        std::fs::read_to_string(shared("data/metadc-millisampler/metadc_test_3racks.csv"))
-            .unwrap();
+        std::fs::read_to_string(shared("data/metadc-millisampler/metadc_test_3racks.csv")).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let compiled = Compiled::new(&pack).unwrap();
@@ -213,14 +168,17 @@ fn random_imputation_obeys_rules_over_a_user_function() {
             .iter()
             .zip(row)
             // Every written field but the 1 ms samples (IngressBytes0..49).
-            .filter(|(h, _)| written.contains(h))
+            .filter(|(h, _)| written.contains(*h))
             .filter(|(h, _)| {
-                !h.strip_prefix("IngressBytes")
-                    .is_some_and(|d| d.parse::<u32>().is_ok())
+                h.strip_prefix("IngressBytes")
+                    .is_none_or(|d| d.parse::<u32>().is_err())
             })
             .map(|(h, v)| {
                 let slot = compiled.format.slot_of(h).unwrap();
-                ((*h).to_owned(), compiled.format.parse_value(slot, v).unwrap())
+                (
+                    (*h).to_owned(),
+                    compiled.format.parse_value(slot, v).unwrap(),
+                )
             })
             .collect();
         decode(&pack, &fixed, 2, 21 + k as u64);

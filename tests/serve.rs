@@ -557,3 +557,125 @@ fn the_openai_python_client_gets_compliant_records() {
         (0, 0, check(&s.pack, &records, "jsonl").2)
     );
 }
+
+/// The packet-size pack (mined with the `ratio` component) with its component replaced by
+/// `wasm`, named `name`: what a buggy or hostile function looks like to the server.
+fn with_component(pack: &Path, name: &str, wasm: &[u8], version: &str) -> rulepacks::RulePack {
+    let mut p = rulepacks::RulePack::load(pack).unwrap();
+    p.components = vec![rulepacks::pack::Component::new(name, wasm)];
+    for f in &mut p.fields {
+        if let Some(rulepacks::Term::User { function, .. }) = &mut f.definition {
+            *function = name.to_owned();
+        }
+    }
+    p.name = format!("packet_size_{name}");
+    p.version = version.into();
+    p.hash.clear();
+    p.seal();
+    p
+}
+
+/// Rules over a user function (mean packet size, `ratio(Bytes, Packets)`, a WebAssembly
+/// component embedded in the pack) are enforced by the server; functions that loop, grow
+/// memory or crash fail only the requests that use them, with errors naming them, and a
+/// component that is not one is refused at upload — while normal requests keep being
+/// served throughout.
+#[test]
+fn user_function_rules_are_enforced_and_failing_functions_stay_contained() {
+    functions::install();
+    let s = setup();
+    let (server, packs) = serve("functions");
+    let mined = s.dir.join("functions-mined");
+    let pack = common::mine(
+        &common::spec("cidds_packet_size.json"),
+        &common::grammar("cidds_packet_size.json"),
+        None,
+        &mined,
+        &[],
+    );
+    std::fs::copy(&pack, packs.join(pack.file_name().unwrap())).unwrap();
+    let r = request(&server.addr, "POST", "/v1/rulepacks/reload", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // A steady load of normal requests, in the background, for the whole test.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (addr, stop) = (server.addr.clone(), stop.clone());
+        let pack = s.pack.clone();
+        std::thread::spawn(move || {
+            let mut served = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = synthesize(&addr, "cidds", Some("cidds"), 4, served);
+                assert_eq!(check(&pack, &records_of(&answer), "jsonl").0, 0);
+                served += 1;
+            }
+            served
+        })
+    };
+
+    // Enforced: every record keeps the packet-size rules (check recomputes the field with
+    // the component); the same requests without the pack break them.
+    let mut with_pack = Vec::new();
+    let mut without = Vec::new();
+    for seed in 0..3 {
+        let answer = synthesize(&server.addr, "cidds", Some("cidds_packet_size"), 16, seed);
+        assert_eq!(answer["rulepack"], "cidds_packet_size@1.0.0");
+        with_pack.extend(records_of(&answer));
+        let answer = synthesize(&server.addr, "cidds", None, 16, seed);
+        for c in answer["choices"].as_array().unwrap() {
+            without.push(c["message"]["content"].as_str().unwrap().trim().to_owned());
+        }
+    }
+    let (violations, unreadable, _) = check(&pack, &with_pack, "jsonl");
+    assert_eq!((violations, unreadable), (0, 0), "{with_pack:#?}");
+    let (violations, malformed, _) = check(&pack, &without, "txt");
+    eprintln!(
+        "packet-size rules: 48 records with the pack, 0 violations; without it {violations} \
+         violations and {malformed} malformed records"
+    );
+    assert!(
+        violations + malformed > 0,
+        "without the pack the model breaks the packet-size rules: the pack does the work"
+    );
+
+    // Functions that fail: each request that needs one gets an error naming it.
+    let fixture = |name: &str| {
+        let wat = std::fs::read(root().join(format!("functions/tests/components/{name}.wat")));
+        functions::rules::component_from_source(&wat.unwrap()).unwrap()
+    };
+    let cases: [(&str, &[&str]); 3] = [
+        ("spin", &["ran out of fuel", "deadline"]),
+        ("hog", &["memory limit"]),
+        ("crash", &["trapped"]),
+    ];
+    for (name, why) in cases {
+        let bad = with_component(&pack, name, &fixture(name), "1.0.0");
+        let upload = request(&server.addr, "POST", "/v1/rulepacks", &bad.to_json());
+        assert_eq!(upload.status, 201, "{}", upload.body);
+        let body = json!({
+            "model": "cidds",
+            "messages": [{"role": "user", "content": ""}],
+            "rulepack": bad.id(),
+            "seed": 1,
+        });
+        let r = post(&server.addr, "/v1/chat/completions", &body);
+        assert_ne!(r.status, 200, "{}", r.body);
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(&format!("function `{name}`"))
+                && why.iter().any(|w| message.contains(w)),
+            "{name}: {message}"
+        );
+    }
+    // A component that is not one (a bare core module) is refused at upload.
+    let core_module = b"\0asm\x01\0\0\0";
+    let bad = with_component(&pack, "ratio", core_module, "2.0.0");
+    let upload = request(&server.addr, "POST", "/v1/rulepacks", &bad.to_json());
+    assert_eq!(upload.status, 400, "{}", upload.body);
+    assert!(upload.body.contains("ratio"), "{}", upload.body);
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let served = load.join().unwrap();
+    assert!(served > 0, "normal requests were served meanwhile");
+    eprintln!("{served} normal requests served meanwhile, all compliant");
+}

@@ -18,10 +18,19 @@ use crate::{Function, Host, Limits, LoadError};
 const AGGREGATE_WIT: &str = include_str!("../../wit/aggregate.wit");
 
 /// A loaded function with the bytes it came from.
-#[derive(Debug)]
 pub struct Bound {
     function: Arc<Function>,
     bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("name", &self.function.name())
+            .field("sha256", &self.function.sha256())
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl UserFunction for Bound {

@@ -74,37 +74,38 @@ pub fn load(
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    // Fields with a definition need not be in record texts or JSON lines: they are
+    // computed from the record (user functions included), in schema order.
+    let mut derived = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if let Some(def) = &f.definition {
+            let expr = rulepacks::resolve::resolve_term(def, schema)
+                .map_err(|e| format!("pack {}: field `{}`: {e}", pack.id(), f.name))?;
+            derived.push((i, expr));
+        }
+    }
+    let fill = |mut values: Vec<Option<Value>>| -> Result<Vec<Value>, (String, String)> {
+        for (i, expr) in &derived {
+            if values[*i].is_some() {
+                continue;
+            }
+            let name = &schema.fields()[*i].name;
+            values[*i] = rulepacks::eval::eval_num(expr, values.as_slice())
+                .map_err(|e| (format!("`{name}` not computable"), format!("`{name}`: {e}")))?
+                .map(rulepacks::Num::to_value);
+        }
+        Ok(values
+            .into_iter()
+            .map(|v| v.unwrap_or(Value::Int(OUTSIDE)))
+            .collect())
+    };
     if spec.is_none() && (ext == "txt" || ext == "records") {
         let format = rulepacks::record::RecordFormat::new(schema).map_err(|e| e.message)?;
-        // Fields with a definition are not written in record texts: they are computed
-        // from it (user functions included), in schema order.
-        let mut derived = Vec::new();
-        for (i, f) in schema.fields().iter().enumerate() {
-            if let Some(def) = &f.definition {
-                let expr = rulepacks::resolve::resolve_term(def, schema)
-                    .map_err(|e| format!("pack {}: field `{}`: {e}", pack.id(), f.name))?;
-                derived.push((i, expr));
-            }
-        }
         let read = |line: &str| {
-            let mut values = format
+            let values = format
                 .read(line, schema.len())
                 .map_err(|e| ("malformed record".to_owned(), e.message))?;
-            for (i, expr) in &derived {
-                let v = rulepacks::eval::eval_num(expr, values.as_slice())
-                    .map_err(|e| {
-                        (
-                            format!("`{}` not computable", schema.fields()[*i].name),
-                            format!("`{}`: {e}", schema.fields()[*i].name),
-                        )
-                    })?
-                    .map(rulepacks::Num::to_value);
-                values[*i] = v;
-            }
-            Ok(values
-                .into_iter()
-                .map(|v| v.unwrap_or(Value::Int(OUTSIDE)))
-                .collect())
+            fill(values)
         };
         return read_lines(schema, input, strict, &read).map_err(|m| {
             if m.starts_with(&input.display().to_string()) {
@@ -115,7 +116,7 @@ pub fn load(
         });
     }
     if spec.is_none() && (ext == "jsonl" || ext == "ndjson") {
-        let read = |line: &str| record(schema, line);
+        let read = |line: &str| fill(record(schema, line)?);
         return read_lines(schema, input, strict, &read).map_err(|m| {
             if m.starts_with(&input.display().to_string()) {
                 m
@@ -280,19 +281,24 @@ fn field_info(f: &Field) -> FieldInfo {
     }
 }
 
-/// One record's values in schema order, or why it cannot be checked.
-fn record(schema: &Schema, line: &str) -> Result<Vec<Value>, (String, String)> {
+/// One record's values in schema order (a field with a definition may be absent), or why
+/// it cannot be checked.
+fn record(schema: &Schema, line: &str) -> Result<Vec<Option<Value>>, (String, String)> {
     let obj: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(line).map_err(|e| ("not a JSON object".to_owned(), e.to_string()))?;
     let mut out = Vec::with_capacity(schema.len());
     for f in schema.fields() {
-        let raw = obj.get(&f.name).ok_or_else(|| {
-            (
+        let Some(raw) = obj.get(&f.name) else {
+            if f.definition.is_some() {
+                out.push(None);
+                continue;
+            }
+            return Err((
                 format!("missing `{}`", f.name),
                 format!("no value for `{}`", f.name),
-            )
-        })?;
-        out.push(json_value(f, raw).ok_or_else(|| {
+            ));
+        };
+        out.push(Some(json_value(f, raw).ok_or_else(|| {
             (
                 format!("bad `{}`", f.name),
                 format!(
@@ -300,7 +306,7 @@ fn record(schema: &Schema, line: &str) -> Result<Vec<Value>, (String, String)> {
                     f.name, f.value_type
                 ),
             )
-        })?);
+        })?));
     }
     Ok(out)
 }

@@ -42,7 +42,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rulepacks::eval::eval;
+use rulepacks::eval::{EvalError, eval};
 use rulepacks::record::{RecordFormat, Spelling};
 use rulepacks::resolve::{Expr, Prop, resolve_term};
 use rulepacks::schema::{Domain, FieldId, Schema};
@@ -89,6 +89,9 @@ pub enum EnforceError {
     DeadEnd { field: String },
     #[error("{0}")]
     Pack(String),
+    /// A user function failed on the values at hand (its message names it).
+    #[error("{0}")]
+    Function(String),
 }
 
 /// Three-valued result of simplifying a rule under an assignment.
@@ -96,6 +99,8 @@ enum Tri {
     True,
     False,
     Open(Prop),
+    /// A user function failed on the assigned values (its message).
+    Failed(String),
 }
 
 type CacheKey = (usize, String);
@@ -107,8 +112,11 @@ pub struct Compiled {
     pub hash: String,
     pub schema: Schema,
     pub format: RecordFormat,
-    /// Rules with derived fields replaced by their definitions.
+    /// Rules with derived fields replaced by their definitions, then the domains of
+    /// derived fields as rules.
     rules: Vec<Prop>,
+    /// How many of `rules` are the pack's.
+    pack_rules: usize,
     /// The rules as stored, for the solver (which has the definitions as axioms).
     stored: Vec<Prop>,
     domains: Vec<SlotDomain>,
@@ -176,10 +184,25 @@ impl Compiled {
                     .and_then(|d| resolve_term(d, &schema).ok())
             })
             .collect();
-        let rules: Vec<Prop> = stored
+        let mut rules: Vec<Prop> = stored
             .iter()
             .map(|p| substitute_prop(p, &definitions))
             .collect();
+        let pack_rules = rules.len();
+        // A derived field's domain binds like a rule: its definition stays in bounds.
+        for (f, def) in schema.fields().iter().zip(&definitions) {
+            let Some(def) = def else { continue };
+            let def = substitute(def, &definitions);
+            let (min, max) = match f.domain {
+                Domain::Integer { min, max, .. } => (Value::Int(min), Value::Int(max)),
+                Domain::Real { min, max, .. } => (Value::Real(min), Value::Real(max)),
+                _ => continue,
+            };
+            rules.push(Prop::And(vec![
+                Prop::Cmp(CmpOp::Ge, def.clone(), Expr::Const(min)),
+                Prop::Cmp(CmpOp::Le, def, Expr::Const(max)),
+            ]));
+        }
         let rule_fields = rules.iter().map(Prop::fields).collect();
         let domains = format
             .slots()
@@ -192,6 +215,7 @@ impl Compiled {
             schema,
             format,
             rules,
+            pack_rules,
             stored,
             domains,
             cache: Mutex::new(HashMap::new()),
@@ -206,7 +230,7 @@ impl Compiled {
 
     /// The pack's rules, derived fields substituted.
     pub fn rules(&self) -> &[Prop] {
-        &self.rules
+        &self.rules[..self.pack_rules]
     }
 
     /// The slot's decimals (0 for integers and choices).
@@ -288,6 +312,7 @@ impl Compiled {
                 Tri::True => {}
                 Tri::False => return Ok(self.empty(slot)),
                 Tri::Open(p) => residual.push(p),
+                Tri::Failed(m) => return Err(EnforceError::Function(m)),
             }
         }
         let linked = component(x, &residual);
@@ -471,7 +496,7 @@ impl Compiled {
             .collect();
         known.extend(self.witnesses_for(rules));
         for w in known {
-            if !self.set_contains(slot, &found, &w[x.index()]) && holds_on(rules, &w) {
+            if !self.set_contains(slot, &found, &w[x.index()]) && holds_on(rules, &w)? {
                 self.keep_verified(assigned, x, &w);
                 found = self.join(&found, &self.case_of(slot, x, &own, &w));
             }
@@ -486,7 +511,7 @@ impl Compiled {
             };
             let value = candidate[x.index()].clone();
             tried = self.join(&tried, &self.point(slot, &value));
-            let verified = if holds_on(rules, &candidate) {
+            let verified = if holds_on(rules, &candidate)? {
                 Some(candidate)
             } else {
                 let mut pinned = relevant.clone();
@@ -563,7 +588,7 @@ impl Compiled {
                 let Some(w) = self.solve(slot, &extra, true)? else {
                     continue;
                 };
-                if holds_on(rules, &w) {
+                if holds_on(rules, &w)? {
                     return Ok(Some(w));
                 }
             }
@@ -609,7 +634,7 @@ impl Compiled {
             .filter_map(|p| match simplify(p, &others) {
                 Tri::Open(q) => Some(q),
                 Tri::True => None,
-                Tri::False => Some(Prop::Const(false)),
+                Tri::False | Tri::Failed(_) => Some(Prop::Const(false)),
             })
             .collect();
         let point = self.point(slot, &record[x.index()]);
@@ -961,19 +986,22 @@ impl Compiled {
                 Tri::True => {}
                 Tri::False => return Ok(false),
                 Tri::Open(p) => residual.push(p),
+                Tri::Failed(m) => return Err(m),
             }
         }
-        let verified = if holds_on(&residual, &candidate) {
+        let verified = if holds_on(&residual, &candidate).map_err(|e| e.to_string())? {
             Some(candidate)
         } else {
             self.repair(0, pinned, &candidate, &residual)
                 .map_err(|e| e.to_string())?
         };
         let Some(w) = verified else {
-            return Err("no completion was found on which the user functions satisfy the \
+            return Err(
+                "no completion was found on which the user functions satisfy the \
                  rules (z3 knows a function only by its bounds; its completions failed and \
                  could not be repaired)"
-                .into());
+                    .into(),
+            );
         };
         let mut kept = self.verified.lock().expect("not poisoned");
         if kept.len() >= CACHE_LIMIT {
@@ -1118,11 +1146,12 @@ fn simplify(p: &Prop, a: &[Option<Value>]) -> Tri {
                 && closed(l)
                 && closed(r)
             {
-                // An expression that cannot be evaluated (division by zero) cannot hold.
-                return if eval(&q, &[] as &[Value]).unwrap_or(false) {
-                    Tri::True
-                } else {
-                    Tri::False
+                // An expression that cannot be evaluated (division by zero) cannot hold; a
+                // user function that fails says why.
+                return match eval(&q, &[] as &[Value]) {
+                    Ok(true) => Tri::True,
+                    Err(EvalError::User(m)) => Tri::Failed(m),
+                    Ok(false) | Err(_) => Tri::False,
                 };
             }
             Tri::Open(q)
@@ -1131,17 +1160,25 @@ fn simplify(p: &Prop, a: &[Option<Value>]) -> Tri {
             Tri::True => Tri::False,
             Tri::False => Tri::True,
             Tri::Open(q) => Tri::Open(Prop::Not(Box::new(q))),
+            Tri::Failed(m) => Tri::Failed(m),
         },
         Prop::And(qs) | Prop::Or(qs) => {
             let and = matches!(p, Prop::And(_));
             let mut open = Vec::new();
+            let mut failed = None;
             for q in qs {
                 match (simplify(q, a), and) {
                     (Tri::False, true) => return Tri::False,
                     (Tri::True, false) => return Tri::True,
                     (Tri::Open(q), _) => open.push(q),
+                    (Tri::Failed(m), _) => failed = Some(m),
                     _ => {}
                 }
+            }
+            // A part that decides the whole wins over a failed part; otherwise the
+            // failure is the answer.
+            if let Some(m) = failed {
+                return Tri::Failed(m);
             }
             match open.len() {
                 0 if and => Tri::True,
@@ -1154,9 +1191,17 @@ fn simplify(p: &Prop, a: &[Option<Value>]) -> Tri {
     }
 }
 
-/// Whether every rule holds on a complete record (an error counts as not holding).
-fn holds_on(rules: &[Prop], record: &[Value]) -> bool {
-    rules.iter().all(|p| eval(p, record).unwrap_or(false))
+/// Whether every rule holds on a complete record: an error counts as not holding, except a
+/// user function's failure, which is the answer.
+fn holds_on(rules: &[Prop], record: &[Value]) -> Result<bool, EnforceError> {
+    for p in rules {
+        match eval(p, record) {
+            Ok(true) => {}
+            Err(EvalError::User(m)) => return Err(EnforceError::Function(m)),
+            Ok(false) | Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// The fields user calls in `p` read.
@@ -1169,7 +1214,10 @@ fn user_args(p: &Prop, out: &mut Vec<FieldId>) {
                 expr(r, out);
             }
             Expr::Func(_, args) => args.iter().for_each(|a| expr(a, out)),
-            Expr::User(call) => call.args.iter().for_each(|a| a.visit_fields(&mut |f| out.push(f))),
+            Expr::User(call) => call
+                .args
+                .iter()
+                .for_each(|a| a.visit_fields(&mut |f| out.push(f))),
         }
     }
     match p {

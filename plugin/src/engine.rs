@@ -122,7 +122,12 @@ impl Enforcer {
                     pack.id
                 ));
             }
-            Err(reason) => return Err(format!("the solver gave up on the given fields: {reason}")),
+            Err(reason) => {
+                return Err(format!(
+                    "checking the given fields against pack {} failed: {reason}",
+                    pack.id
+                ));
+            }
         }
         Ok(Enforcer {
             pack,

@@ -25,11 +25,18 @@ pub enum Expr {
 }
 
 /// A call of a bound user function.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct UserCall {
     pub function: Arc<dyn UserFunction>,
     pub over: Over,
     pub args: Vec<Expr>,
+}
+
+/// The call as written, by the function's name: stable, so that it can key caches.
+impl std::fmt::Debug for UserCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{:?}{:?}", self.function.name(), self.over, self.args)
+    }
 }
 
 impl PartialEq for UserCall {

@@ -2,6 +2,7 @@
 """MetaDC imputation and forecasting through `netnomos serve`, with and without the pack.
 
   bench/metadc_tasks.py [--bin target/release/netnomos] [--steps 400] [--windows 200]
+                        [--tasks imputation,forecast,burstiness]
                         [--out bench/results/metadc-tasks-DATE.md]
 
 1. Splits MetaDC by host (bench/split_metadc.py): held-out hosts are used for nothing
@@ -12,7 +13,10 @@
 3. Serves both, and for WINDOWS held-out windows asks for
    - imputation: the 50 one-millisecond ingress samples, given the window's six
      aggregates (`fields` with the pack; the same values as the record's prefix without);
-   - forecasting: the window's six aggregates, given the five previous windows' (`*Ctx*`).
+   - forecasting: the window's six aggregates, given the five previous windows' (`*Ctx*`);
+   - burstiness: imputation again (same model), under the pack mined with the
+     user function `Burstiness` (metadc_burstiness.json: the window total and how bursty
+     a window may be given its total, a WebAssembly component embedded in the pack).
    Greedy decoding (temperature 0), so both runs differ only by the pack.
 4. Checks every returned record with `netnomos check` against its pack and reports the
    violations, the malformed records, and the mean absolute error against the real
@@ -97,6 +101,7 @@ def main():
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--windows", type=int, default=200)
+    ap.add_argument("--tasks", default="imputation,forecast,burstiness")
     ap.add_argument("--work", default=None, help="keep the split, packs and models here")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -107,10 +112,12 @@ def main():
     run([sys.executable, ROOT / "bench" / "split_metadc.py", work])
     packs = work / "packs"
     specs = ROOT / "miner" / "specs"
-    tasks = {
+    every = {
         "imputation": ("metadc", "metadc_rules", "metadc_train.csv"),
         "forecast": ("metadc_5ctx", "metadc_forecast", "metadc_5ctx_train.csv"),
+        "burstiness": ("metadc_burstiness", "metadc_burstiness", "metadc_train.csv"),
     }
+    tasks = {t: every[t] for t in a.tasks.split(",")}
     pack_paths, models = {}, {}
     for task, (spec, grammar, data) in tasks.items():
         pack = packs / f"{spec}@1.0.0.json"
@@ -119,12 +126,12 @@ def main():
                  "--grammar", specs / "grammars" / f"{grammar}.json", "--input", work / data,
                  "--out", packs, "--version", "1.0.0"])
         pack_paths[task] = str(pack)
-        model = work / f"model-{task}"
+        model = work / f"model-{model_of(task)}"
         if not model.exists():
             run([binary, "-q", "train", "--dataset-spec", specs / "datasets" / f"{spec}.json",
                  "--input", work / data, "--pack", pack, "--out", model,
                  "--steps", str(a.steps), "--batch", str(a.batch)])
-        models[task] = model
+        models[model_of(task)] = model
     config = work / "serve.toml"
     config.write_text(
         'rulepack_dir = "packs"\n[limits]\nmax_tokens = 2048\n'
@@ -145,25 +152,31 @@ def main():
         print(f"written to {a.out}", file=sys.stderr)
 
 
+def model_of(task):
+    """The model a task uses: burstiness imputes with the imputation model."""
+    return "imputation" if task == "burstiness" else task
+
+
 def evaluate(task, url, work, n, binary, pack):
-    held = "metadc_heldout.csv" if task == "imputation" else "metadc_5ctx_heldout.csv"
+    imputing = model_of(task) == "imputation"
+    held = "metadc_heldout.csv" if imputing else "metadc_5ctx_heldout.csv"
     with open(work / held, newline="") as f:
         rows = spaced(list(csv.DictReader(f)), n)
-    given = AGGS if task == "imputation" else CTX
-    target = SAMPLES if task == "imputation" else AGGS
+    given = AGGS if imputing else CTX
+    target = SAMPLES if imputing else AGGS
     out = {"windows": len(rows), "refused": 0, "refusals": [], "with": [], "without": [],
            "with_records": [], "without_texts": [], "truth": []}
     for i, row in enumerate(rows):
         values = {k: int(row[k]) for k in given}
         prefix = " ".join(f"{k}={v}" for k, v in values.items()) + " "
-        status, answer = post(url, {"model": task, "messages": [{"role": "user", "content": ""}],
+        status, answer = post(url, {"model": model_of(task), "messages": [{"role": "user", "content": ""}],
                                     "rulepack": pack_name(pack), "fields": values, "temperature": 0})
         if status != 200:
             out["refused"] += 1
             out["refusals"].append(answer.get("error", {}).get("message", str(answer))[:160])
             continue
         record = answer["records"][0]
-        status2, plain = post(url, {"model": task, "messages": [{"role": "user", "content": prefix}],
+        status2, plain = post(url, {"model": model_of(task), "messages": [{"role": "user", "content": prefix}],
                                     "temperature": 0})
         assert status2 == 200, plain
         text = prefix + plain["choices"][0]["message"]["content"]
@@ -198,7 +211,8 @@ def mae(preds, truth):
 def render(results, a, seconds):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# MetaDC imputation and forecasting — {now}", "",
-             f"Command: `bench/metadc_tasks.py --steps {a.steps} --batch {a.batch} --windows {a.windows}` "
+             f"Command: `bench/metadc_tasks.py --steps {a.steps} --batch {a.batch} --windows {a.windows} "
+             f"--tasks {a.tasks}` "
              f"({seconds / 60:.1f} min in all). Held-out hosts: ids ending in 0 or 5 (54 of 268); "
              "packs and models come from the other 214. Greedy decoding.", ""]
     for task, r in results.items():
@@ -207,7 +221,8 @@ def render(results, a, seconds):
         v_without, u_without, rules_without = r["check_without"]
         m_with, n_with = mae(r["with"], r["truth"])
         m_without, n_without = mae(r["without"], r["truth"])
-        lines += [f"## {task.capitalize()}", "",
+        title = {"burstiness": "Imputation under the burstiness pack (a user function)"}
+        lines += [f"## {title.get(task, task.capitalize())}", "",
                   f"{r['windows']} held-out windows; {r['refused']} refused by the pack "
                   f"(given values outside the domain learned from the training hosts), {served} served.", ""]
         for why in r["refusals"][:3]:
@@ -220,7 +235,7 @@ def render(results, a, seconds):
                   f"| rule violations (well-formed records) | {v_with} | {v_without} ({rules_without} rules) |",
                   f"| MAE of the generated values | {m_with:,.0f} (over {n_with} records) | {m_without:,.0f} (over {n_without} records) |"]
         truth = r["truth"]
-        if task == "imputation":
+        if model_of(task) == "imputation":
             flat = [x for t in truth for x in t]
             even = mae([[sum(t) / 50] * 50 for t in truth], truth)[0]
             lines += ["", f"For scale: the mean 1 ms sample is {sum(flat) / max(len(flat), 1):,.0f} bytes; "

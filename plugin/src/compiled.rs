@@ -137,8 +137,11 @@ pub struct Compiled {
     verified: Mutex<HashMap<String, Vec<Value>>>,
 }
 
-/// Searches for verified completions per computation of a set tied to a user function.
-const VERIFIED_CASES: usize = 8;
+/// Values spread over a field's range tried per computation of a set tied to a user
+/// function (when the range is known without z3).
+const SPREAD: usize = 12;
+/// Further searches for verified completions (z3's choice of value) per computation.
+const VERIFIED_CASES: usize = 4;
 /// How far a repair moves toward the even spread (1 is all the way), in the order tried.
 const REPAIR_MIXES: [f64; 4] = [1.0, 0.5, 0.75, 0.25];
 /// Box half-widths around a repair target, relative to the target.
@@ -503,10 +506,26 @@ impl Compiled {
         }
         tried = self.join(&tried, &found);
         let relevant = self.relevant(assigned, linked);
-        for _ in 0..VERIFIED_CASES {
+        // Values spread over the set the other rules allow (when it is known without z3),
+        // so that the model has a choice across the whole range; then values z3 finds
+        // outside what was tried.
+        let spread = self.spread(slot, x, linked, rules);
+        for k in 0..spread.len() + VERIFIED_CASES {
             let mut extra = self.fixed_props(&relevant);
-            extra.extend(self.exclusion(slot, x, &tried));
+            match spread.get(k) {
+                Some(v) if self.set_contains(slot, &tried, v) => continue,
+                Some(v) => {
+                    let mut pinned = vec![None; relevant.len()];
+                    pinned[x.index()] = Some(v.clone());
+                    extra.extend(self.fixed_props(&pinned));
+                }
+                None => extra.extend(self.exclusion(slot, x, &tried)),
+            }
             let Some(candidate) = self.solve(slot, &extra, !found.is_empty())? else {
+                if k < spread.len() {
+                    tried = self.join(&tried, &self.point(slot, &spread[k]));
+                    continue;
+                }
                 break;
             };
             let value = candidate[x.index()].clone();
@@ -526,6 +545,41 @@ impl Compiled {
             }
         }
         Ok(found)
+    }
+
+    /// Up to `SPREAD` values of `x` evenly spaced over the set the rules without user
+    /// calls allow, when that set is known without z3 (see [`Compiled::star`]); empty
+    /// otherwise.  Each is only a candidate: the functions decide.
+    fn spread(&self, slot: usize, x: FieldId, linked: &[FieldId], rules: &[Prop]) -> Vec<Value> {
+        let plain: Vec<Prop> = rules.iter().filter(|p| !p.calls_user()).cloned().collect();
+        let Some(SlotSet::Grid(relaxed)) = self.star(slot, x, linked, &plain) else {
+            return Vec::new();
+        };
+        let (Some(&(lo, _)), Some(&(_, hi))) = (relaxed.ranges().first(), relaxed.ranges().last())
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<Value> = Vec::new();
+        for i in 0..SPREAD as i128 {
+            let target = lo + (hi - lo) * i / (SPREAD as i128 - 1);
+            // The first point of the set at or above the target.
+            let step = relaxed.step();
+            let point = relaxed
+                .ranges()
+                .iter()
+                .find(|&&(_, h)| h >= target)
+                .map(|&(l, _)| {
+                    let c = l.max(target);
+                    c + (step - c.rem_euclid(step)) % step
+                });
+            if let Some(k) = point.filter(|&k| relaxed.contains(k)) {
+                let v = self.grid_value(slot, k);
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        out
     }
 
     /// A completion z3 finds with `extra`; when it gives up, an error if nothing was found

@@ -6,9 +6,10 @@
 //! set the pack allows for it ([`Compiled::allowed`]): a field name must be the next
 //! field's, a number's digits must start some allowed number, a categorical value's
 //! characters some allowed label, and a separator may only end an allowed value.  Because
-//! those sets are exact, every allowed token leads to a record that can be completed
-//! (no dead ends), and no record that breaks a rule can be written (soundness).  Tokens
-//! of any length work, so word-level and BPE vocabularies alike.
+//! every value in those sets has a completion (the sets are exact, or for fields tied to a
+//! user function verified subsets), every allowed token leads to a record that can be
+//! completed (no dead ends), and no record that breaks a rule can be written
+//! (soundness).  Tokens of any length work, so word-level and BPE vocabularies alike.
 //!
 //! # Cost
 //!

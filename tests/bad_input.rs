@@ -273,6 +273,34 @@ fn unknown_keys_are_errors_with_their_json_path() {
 #[test]
 fn grammar_values_out_of_range_are_errors() {
     let dir = tempfile::tempdir().unwrap();
+    let metadc = shared("data/metadc-millisampler/metadc_test_3racks.csv");
+    // A `function` term whose component is missing, or that says both what to call the
+    // function on and something else.
+    let g = edited(&grammar("metadc_burstiness_term.json"), dir.path(), |v| {
+        v["predicate_templates"][1]["lhs_term"]["component"] = "missing.wat".into();
+    });
+    mine_fails(
+        &spec("metadc.json"),
+        &g,
+        &metadc,
+        &[],
+        &[
+            "metadc_burstiness_term.json",
+            "burstiness-bounds",
+            "missing.wat",
+        ],
+    );
+    let g = edited(&grammar("metadc_burstiness_term.json"), dir.path(), |v| {
+        v["predicate_templates"][1]["lhs_term"]["field"] =
+            serde_json::json!({"names": ["IngressBytesAgg"]});
+    });
+    mine_fails(
+        &spec("metadc.json"),
+        &g,
+        &metadc,
+        &[],
+        &["burstiness-bounds", "one of `family` or `field`"],
+    );
     let input = shared("data/cidds-001/cidds_wk2_normal_10k.csv");
     let g = edited(&grammar("cidds_flows.json"), dir.path(), |v| {
         v["predicate_templates"][0]["operators"] = serde_json::json!([]);

@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use common::*;
@@ -172,7 +172,7 @@ fn every_pack_holds_on_its_input_and_is_minimal() {
             Some(p) => p.clone(),
             None => {
                 let source = pack.provenance.inputs[0].path.clone();
-                std::path::PathBuf::from(source)
+                PathBuf::from(source)
             }
         };
         assert_holds(&path, &data);
@@ -354,7 +354,7 @@ fn a_time_budget_stops_the_search_and_marks_the_pack_partial() {
 /// `NETNOMOS_NETFLIX_PCAP` to nDPI's `tests/cfgs/default/pcap/netflix.pcap` to run this.
 #[test]
 fn netflix_windows_entail_every_benchmark_rule_that_holds() {
-    let Some(pcap) = std::env::var_os("NETNOMOS_NETFLIX_PCAP").map(std::path::PathBuf::from) else {
+    let Some(pcap) = std::env::var_os("NETNOMOS_NETFLIX_PCAP").map(PathBuf::from) else {
         eprintln!("skipped: NETNOMOS_NETFLIX_PCAP is not set");
         return;
     };
@@ -409,34 +409,43 @@ fn netflix_windows_entail_every_benchmark_rule_that_holds() {
     assert_eq!(m, 111);
 }
 
-/// A user function (the WAT burstiness component) as a derived field: mined into rules,
-/// embedded in the pack with its hash, and recomputed by `check`.
-#[test]
-fn a_user_function_is_mined_embedded_and_checked() {
+/// Mines MetaDC with the WAT burstiness component through `spec` and `grammar`, and
+/// checks what every such pack must show: the component embedded with its hash, rules that
+/// tie how bursty a window may be (`call`) to its total — which the domains alone do not
+/// give — and the pack holding on its input.
+fn mined_with_burstiness(spec_name: &str, grammar_name: &str, call: &str, dir: &Path) -> PathBuf {
     functions::install();
-    let dir = tempfile::tempdir().unwrap();
-    let pack_path = mine(
-        &spec("metadc_burstiness.json"),
-        &grammar("metadc_burstiness.json"),
-        None,
-        dir.path(),
-        &[],
-    );
+    let pack_path = mine(&spec(spec_name), &grammar(grammar_name), None, dir, &[]);
     let pack = RulePack::load(&pack_path).unwrap();
     assert_eq!(pack.components.len(), 1);
     assert_eq!(pack.components[0].name, "burstiness");
     assert!(pack.components[0].bytes().is_ok());
-    // Rules that tie how bursty a window may be to its total, which the domains alone
-    // (Burstiness within its observed range) do not give.
-    let tied: Vec<&str> = pack
+    let tied = pack
         .rules
         .iter()
-        .map(|r| r.text.as_str())
-        .filter(|t| t.contains("IngressBytesAgg") && t.contains("Burstiness"))
-        .collect();
-    assert!(!tied.is_empty(), "{:#?}", pack.rules);
+        .filter(|r| r.text.contains("IngressBytesAgg") && r.text.contains(call))
+        .count();
+    assert!(tied > 0, "{:#?}", pack.rules);
+    assert_holds(
+        &pack_path,
+        &shared("data/metadc-millisampler/metadc_test_3racks.csv"),
+    );
+    pack_path
+}
+
+/// A user function (the WAT burstiness component) as a derived field: mined into rules,
+/// embedded in the pack with its hash, and recomputed by `check`.
+#[test]
+fn a_user_function_is_mined_embedded_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack_path = mined_with_burstiness(
+        "metadc_burstiness.json",
+        "metadc_burstiness.json",
+        "Burstiness",
+        dir.path(),
+    );
+    let pack = RulePack::load(&pack_path).unwrap();
     let data = shared("data/metadc-millisampler/metadc_test_3racks.csv");
-    assert_holds(&pack_path, &data);
 
     // A window whose bytes all arrive in one millisecond (same total) breaks such a rule
     // when the total is large: check computes Burstiness with the component and says so.
@@ -471,8 +480,21 @@ fn a_user_function_is_mined_embedded_and_checked() {
     assert!(stdout(&o).contains("Burstiness"), "{}", stdout(&o));
 
     // A tampered component is refused, naming it.
-    let mut tampered = pack.clone();
+    let mut tampered = pack;
     tampered.components[0].sha256 = format!("sha256:{}", "0".repeat(64));
     let e = tampered.validate().unwrap_err();
     assert!(e.contains("component `burstiness`"), "{e}");
+}
+
+/// A grammar term that calls a user function (`"kind": "function"`), on a spec that knows
+/// nothing of it.
+#[test]
+fn a_grammar_term_calls_a_user_function() {
+    let dir = tempfile::tempdir().unwrap();
+    mined_with_burstiness(
+        "metadc.json",
+        "metadc_burstiness_term.json",
+        "burstiness(IngressBytes1ms[*])",
+        dir.path(),
+    );
 }

@@ -148,8 +148,14 @@ pub fn mine(
         spec_path: options.dataset_spec.clone(),
     };
     progress.start("reading records", None);
-    let dataset = prepare::prepare(&spec, &prepare_options)?;
+    let mut dataset = prepare::prepare(&spec, &prepare_options)?;
     progress.finish();
+    let grammar_err = |message: String| MineError::Grammar {
+        path: options.grammar.clone(),
+        message,
+    };
+    let functions =
+        load_grammar_functions(&grammar, &options.grammar, &mut dataset).map_err(grammar_err)?;
     lap(&mut report, "read and prepare");
     let fields = profile::schema_fields(&dataset);
     let mut schema =
@@ -157,12 +163,8 @@ pub fn mine(
     for f in &dataset.functions {
         schema.bind_function(f.function.clone());
     }
-    let grammar_err = |message: String| MineError::Grammar {
-        path: options.grammar.clone(),
-        message,
-    };
     let (preds, warnings) =
-        predicates::generate(&dataset, &schema, &grammar).map_err(grammar_err)?;
+        predicates::generate(&dataset, &schema, &grammar, &functions).map_err(grammar_err)?;
     report.warnings.extend(warnings);
     if preds.is_empty() {
         return Err(grammar_err(
@@ -652,6 +654,46 @@ fn assemble(
             .collect(),
     };
     Ok(pack)
+}
+
+/// Loads the components of the grammar's `function` terms (paths relative to the grammar
+/// file) into `dataset.functions`, so that the pack embeds them; returns each component
+/// as written with its function's name.
+fn load_grammar_functions(
+    grammar: &GrammarSpec,
+    grammar_path: &Path,
+    dataset: &mut Dataset,
+) -> Result<BTreeMap<String, String>, String> {
+    let dir = grammar_path.parent().unwrap_or(Path::new("."));
+    let mut names = BTreeMap::new();
+    for t in &grammar.predicate_templates {
+        for term in [&t.lhs_term, &t.rhs_term].into_iter().flatten() {
+            let Some(component) = &term.component else {
+                continue;
+            };
+            if names.contains_key(component) {
+                continue;
+            }
+            let file = dir.join(component);
+            let loaded = prepare::LoadedFunction::load(&file)
+                .map_err(|e| format!("template `{}`: component {}: {e}", t.name, file.display()))?;
+            let name = loaded.function.name().to_owned();
+            match dataset.functions.iter().find(|f| f.component.name == name) {
+                Some(f) if f.component.sha256 != loaded.component.sha256 => {
+                    return Err(format!(
+                        "template `{}`: component {} is function `{name}`, but the dataset \
+                         spec loads another component of that name",
+                        t.name,
+                        file.display()
+                    ));
+                }
+                Some(_) => {}
+                None => dataset.functions.push(loaded),
+            }
+            names.insert(component.clone(), name);
+        }
+    }
+    Ok(names)
 }
 
 fn parameters(options: &MineOptions, sources: &Sources<'_>) -> BTreeMap<String, serde_json::Value> {

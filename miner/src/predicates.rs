@@ -57,6 +57,9 @@ impl GenTerm {
 
 struct Generator<'a> {
     dataset: &'a Dataset,
+    /// User functions of `function` terms: the component as the grammar names it, and the
+    /// function's name.
+    functions: &'a BTreeMap<String, String>,
     /// Window families: name to member field indices in window order.
     families: BTreeMap<String, Vec<usize>>,
     warnings: Vec<String>,
@@ -64,13 +67,18 @@ struct Generator<'a> {
 
 /// The predicates of `grammar` on `dataset`, sorted by text; warnings for templates that
 /// produced nothing.
+///
+/// `functions` names the function of each component that `function` terms use (the
+/// caller loads them and binds them to `schema`).
 pub fn generate(
     dataset: &Dataset,
     schema: &Schema,
     grammar: &GrammarSpec,
+    functions: &BTreeMap<String, String>,
 ) -> Result<(Vec<Predicate>, Vec<String>), String> {
     let mut g = Generator {
         dataset,
+        functions,
         families: dataset.families(),
         warnings: Vec::new(),
     };
@@ -484,6 +492,56 @@ impl Generator<'_> {
                 }
             }
             TermKind::Aggregate => out.extend(self.aggregate_terms(t)),
+            TermKind::Function => out.extend(self.function_terms(t)?),
+        }
+        Ok(out)
+    }
+
+    /// Calls of a user function on each selected family, field or pair of fields.
+    fn function_terms(&self, t: &TermTemplateSpec) -> Result<Vec<GenTerm>, String> {
+        let component = t.component.as_deref().expect("checked by the grammar");
+        let name = self
+            .functions
+            .get(component)
+            .ok_or_else(|| format!("component {component} was not loaded"))?;
+        let call = |family: Option<String>, args: Vec<usize>, fields: Vec<usize>| GenTerm {
+            term: Term::User {
+                function: name.clone(),
+                family,
+                args: args.iter().map(|&i| self.symbol(i)).collect(),
+            },
+            fields,
+            ordered_numeric: true,
+            group: None,
+            value_type: ValueType::Real,
+            // A function's value has no unit: compare it with any ordered numeric term.
+            scaled: true,
+        };
+        let mut out = Vec::new();
+        if let Some(s) = &t.family {
+            for (family, members) in self.selected_families(s) {
+                out.push(call(Some(family), vec![], members));
+            }
+            return Ok(out);
+        }
+        let numeric = |i: &usize| self.info(*i).value_type.is_numeric();
+        let lhs: Vec<usize> = self
+            .select(t.field.as_ref().expect("checked by the grammar"))?
+            .into_iter()
+            .filter(numeric)
+            .collect();
+        match &t.other_field {
+            None => out.extend(lhs.iter().map(|&l| call(None, vec![l], vec![l]))),
+            Some(other) => {
+                let rhs: Vec<usize> = self.select(other)?.into_iter().filter(numeric).collect();
+                for &l in &lhs {
+                    for &r in &rhs {
+                        if l != r || t.allow_same_field {
+                            out.push(call(None, vec![l, r], vec![l, r]));
+                        }
+                    }
+                }
+            }
         }
         Ok(out)
     }
@@ -578,9 +636,8 @@ impl Generator<'_> {
         Ok(out)
     }
 
-    fn aggregate_terms(&self, t: &TermTemplateSpec) -> Vec<GenTerm> {
-        let s = t.family.clone().unwrap_or_default();
-        let function = t.function.unwrap_or(Func::Sum);
+    /// The window families a selector picks (of ordered numeric members), by name.
+    fn selected_families(&self, s: &VariableSelectorSpec) -> Vec<(String, Vec<usize>)> {
         let regex = s.regex.as_deref().and_then(|r| regex::Regex::new(r).ok());
         self.families
             .iter()
@@ -592,10 +649,19 @@ impl Generator<'_> {
                     && (s.roles.is_empty() || s.roles.iter().any(|r| first.roles.contains(r)))
                     && members.iter().all(|&m| self.ordered_numeric(m))
             })
+            .map(|(n, m)| (n.clone(), m.clone()))
+            .collect()
+    }
+
+    fn aggregate_terms(&self, t: &TermTemplateSpec) -> Vec<GenTerm> {
+        let s = t.family.clone().unwrap_or_default();
+        let function = t.function.unwrap_or(Func::Sum);
+        self.selected_families(&s)
+            .into_iter()
             .map(|(name, members)| GenTerm {
                 term: Term::Aggregate {
                     function,
-                    family: name.clone(),
+                    family: name,
                 },
                 fields: members.clone(),
                 ordered_numeric: true,
@@ -621,6 +687,7 @@ fn field_term(field: Option<VariableSelectorSpec>) -> TermTemplateSpec {
         description: String::new(),
         function: None,
         family: None,
+        component: None,
     }
 }
 

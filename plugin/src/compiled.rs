@@ -30,10 +30,11 @@
 //!    the function's open arguments — and checked again.  `F(x)` is the union of the
 //!    cases of verified completions, and the completion behind each allowed value is kept
 //!    for the next step, so the mask is sound and never dead-ends; it may leave out
-//!    feasible values no search verified.  Cost, on a cache miss: up to
-//!    `VERIFIED_CASES` × (1 + 8 repairs) solver calls, each followed by one function call
-//!    per call site (microseconds when the component is warm); a cache hit costs nothing
-//!    more than without functions.
+//!    feasible values no search verified.  The values tried are spread over the range the
+//!    other rules allow (up to `SPREAD`), then z3's own (`VERIFIED_CASES`).  Cost, on a
+//!    cache miss: up to (`SPREAD` + `VERIFIED_CASES`) × (1 + 8 repairs) solver calls,
+//!    each followed by one function call per call site (microseconds when the component
+//!    is warm); a cache hit costs nothing more than without functions.
 //!
 //! Results are cached by field and assignment, so a state seen before costs a lookup.
 //! z3 objects are not `Send`: each thread keeps its own solver per pack, built on first use.

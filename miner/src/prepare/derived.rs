@@ -26,22 +26,28 @@ pub struct LoadedFunction {
     pub component: Component,
 }
 
+impl LoadedFunction {
+    /// Loads a component file (`.wasm`, or `.wat` as the host accepts it).
+    pub fn load(file: &Path) -> Result<LoadedFunction, String> {
+        let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+        let function = rulepacks::user::load(&bytes)?;
+        let component = Component::new(function.name(), &function.component_bytes());
+        Ok(LoadedFunction {
+            function,
+            component,
+        })
+    }
+}
+
 /// Loads the component a `function` derived variable names.
 fn load_function(spec: &DerivedVariableSpec, spec_dir: &Path) -> Result<LoadedFunction, String> {
     let file = spec_dir.join(spec.component.as_deref().unwrap_or_default());
-    let fail = |e: &dyn std::fmt::Display| {
+    LoadedFunction::load(&file).map_err(|e| {
         format!(
             "derived variable `{}`: component {}: {e}",
             spec.name,
             file.display()
         )
-    };
-    let bytes = std::fs::read(&file).map_err(|e| fail(&e))?;
-    let function = rulepacks::user::load(&bytes).map_err(|e| fail(&e))?;
-    let component = Component::new(function.name(), &function.component_bytes());
-    Ok(LoadedFunction {
-        function,
-        component,
     })
 }
 

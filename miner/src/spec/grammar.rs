@@ -79,6 +79,9 @@ pub enum TermKind {
     Product,
     /// *Extension*: a function (`aggregate`) over a whole window family.
     Aggregate,
+    /// *Extension*: a user function (a WebAssembly component) on a window family or on
+    /// fields.
+    Function,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -99,10 +102,15 @@ pub struct TermTemplateSpec {
     /// *Extension*: for `aggregate`, the function (min, max, sum, avg).
     #[serde(default)]
     pub function: Option<Func>,
-    /// *Extension*: for `aggregate`, which window families (matched by family name and by
-    /// their members' types and roles).
+    /// *Extension*: for `aggregate` and `function`, which window families (matched by
+    /// family name and by their members' types and roles).
     #[serde(default)]
     pub family: Option<VariableSelectorSpec>,
+    /// *Extension*: for `function`, the component file (relative to the grammar file)
+    /// whose function the term calls: on each family `family` selects, or on each field
+    /// `field` selects (and, with `other_field`, on each pair).
+    #[serde(default)]
+    pub component: Option<String>,
 }
 
 fn field_kind() -> TermKind {
@@ -293,6 +301,12 @@ fn check_term(t: &TermTemplateSpec) -> Result<(), String> {
         TermKind::Product => {
             needs("field", t.field.is_some())?;
             needs("other_field", t.other_field.is_some())?;
+        }
+        TermKind::Function => {
+            needs("component", t.component.is_some())?;
+            if t.family.is_some() == t.field.is_some() {
+                return Err("a `function` term needs one of `family` or `field`".into());
+            }
         }
         TermKind::Aggregate => {
             needs("family", t.family.is_some())?;

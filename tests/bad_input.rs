@@ -429,3 +429,58 @@ fn bad_queries_and_mismatched_records_are_errors() {
         stderr(&o)
     );
 }
+
+/// User functions in specs and records: a function that fails on some records stops
+/// mining naming it, the inputs and the record; `check` uses the pack's own embedded
+/// component (the file the spec named may be gone) and refuses a record whose derived
+/// value is not what its definition gives.
+#[test]
+fn user_function_failures_and_derived_values_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = cidds_fixture(dir.path(), 300, |_, l| Some(l.to_owned()));
+    let component = dir.path().join("ratio.wat");
+    fs::copy(
+        root().join("functions/tests/components/ratio.wat"),
+        &component,
+    )
+    .unwrap();
+    // Tos is 0 on most flows: Bytes / Tos is infinite there.
+    let s = edited(&spec("cidds_packet_size.json"), dir.path(), |v| {
+        v["derived_variables"][0]["component"] = "ratio.wat".into();
+        v["derived_variables"][0]["inputs"] = serde_json::json!(["Bytes", "Tos"]);
+    });
+    mine_fails(
+        &s,
+        &grammar("cidds_packet_size.json"),
+        &input,
+        &[],
+        &[
+            "cidds_packet_size.json",
+            "derived variable `BytesPerPacket` at line",
+            "function `ratio` returned inf for inputs",
+            "defined on every record",
+        ],
+    );
+
+    let s = edited(&spec("cidds_packet_size.json"), dir.path(), |v| {
+        v["derived_variables"][0]["component"] = "ratio.wat".into();
+    });
+    let (_, pack) = mine_ok(&s, &grammar("cidds_packet_size.json"), &input, &[]);
+    fs::remove_file(&component).unwrap();
+    let pack = pack.to_str().unwrap();
+    let o = netnomos(&["check", "--pack", pack, "--input", input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("0 violations"), "{}", stdout(&o));
+
+    // ICMP, 2 packets, 200 bytes: 100 bytes per packet, not the 500 the record says.
+    let record = r#"{"Duration":0.0,"Proto":"ICMP","SrcIpAddr":"private_p2p","SrcPt":0,"DstIpAddr":"private_p2p","DstPt":"unknown_port","Packets":2,"Bytes":200,"Flows":1,"Flags":"noflags","Tos":0,"BytesPerPacket":500}"#;
+    let lines = dir.path().join("records.jsonl");
+    fs::write(&lines, format!("{record}\n")).unwrap();
+    let o = netnomos(&["check", "--pack", pack, "--input", lines.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{}{err}", stdout(&o));
+    assert!(
+        err.contains("`BytesPerPacket` is given as 500, but its definition gives 100"),
+        "{err}"
+    );
+}

@@ -239,6 +239,15 @@ impl Metadata {
                 "the name {name:?} may hold only ASCII letters, digits, `_` and `-`"
             ));
         }
+        if ["sum", "min", "max", "avg", "mod"]
+            .iter()
+            .any(|b| name.eq_ignore_ascii_case(b))
+        {
+            return Err(format!(
+                "the name {name:?} is a built-in function of rule formulas (SUM, MIN, MAX, \
+                 AVG, MOD): formulas could not call this one"
+            ));
+        }
         for (which, bound) in [("lower", self.lower_bound), ("upper", self.upper_bound)] {
             if bound.is_some_and(f64::is_nan) {
                 return Err(format!("the {which} bound is NaN"));
@@ -888,5 +897,10 @@ mod tests {
         assert!(metadata("b", Some(f64::NAN), None).check().is_err());
         assert!(metadata("b", Some(2.0), Some(1.0)).check().is_err());
         assert!(metadata("b", Some(1.0), Some(1.0)).check().is_ok());
+        // Formulas read these names as their built-ins.
+        for builtin in ["sum", "MIN", "Max", "avg", "mod"] {
+            let e = metadata(builtin, None, None).check().unwrap_err();
+            assert!(e.contains("built-in"), "{e}");
+        }
     }
 }

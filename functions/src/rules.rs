@@ -38,12 +38,27 @@ impl UserFunction for Bound {
         self.function.name()
     }
 
+    /// The function's value; one outside the bounds the function declares is an error
+    /// (solvers take the bounds as facts, so a function that breaks them must not pass).
     fn call(&self, over: Over, values: &[f64]) -> Result<f64, String> {
         let result = match over {
             Over::Family => self.function.call_numbers(values),
             Over::Fields => self.function.call_fields(values),
         };
-        result.map_err(|e| e.to_string())
+        let v = result.map_err(|e| e.to_string())?;
+        let m = self.function.metadata();
+        if m.lower_bound.is_some_and(|l| v < l) || m.upper_bound.is_some_and(|u| v > u) {
+            let bound = |b: Option<f64>| b.map_or("none".to_owned(), |b| b.to_string());
+            return Err(format!(
+                "function `{}` returned {v} for inputs {}, outside the bounds it declares \
+                 (lower {}, upper {})",
+                self.function.name(),
+                crate::format_inputs(values),
+                bound(m.lower_bound),
+                bound(m.upper_bound)
+            ));
+        }
+        Ok(v)
     }
 
     fn component_bytes(&self) -> Vec<u8> {

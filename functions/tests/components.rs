@@ -520,3 +520,25 @@ fn a_metadata_call_that_traps_is_a_load_error_naming_the_cause() {
         "{e}"
     );
 }
+
+/// A function whose values leave the bounds it declares fails the call, naming the bound:
+/// solvers take declared bounds as facts.
+#[test]
+fn values_outside_the_declared_bounds_are_errors() {
+    use rulepacks::{Over, UserFunction};
+    let wat = fixture_wat("burstiness").replace(
+        "(f64.store offset=40 (local.get $r) (f64.const 0))",
+        "(f64.store offset=40 (local.get $r) (f64.const 100))",
+    );
+    assert!(
+        wat.contains("f64.const 100"),
+        "the fixture declares its lower bound"
+    );
+    let bound = functions::rules::load_source(&host(), wat.as_bytes()).unwrap();
+    let e = bound.call(Over::Family, &[1.0, 3.0]).unwrap_err();
+    assert!(
+        e.contains("function `burstiness` returned 1.5 for inputs [1, 3]")
+            && e.contains("outside the bounds it declares (lower 100"),
+        "{e}"
+    );
+}

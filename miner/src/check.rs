@@ -86,13 +86,25 @@ pub fn load(
     }
     let fill = |mut values: Vec<Option<Value>>| -> Result<Vec<Value>, (String, String)> {
         for (i, expr) in &derived {
-            if values[*i].is_some() {
-                continue;
-            }
             let name = &schema.fields()[*i].name;
-            values[*i] = rulepacks::eval::eval_num(expr, values.as_slice())
+            let computed = rulepacks::eval::eval_num(expr, values.as_slice())
                 .map_err(|e| (format!("`{name}` not computable"), format!("`{name}`: {e}")))?
                 .map(rulepacks::Num::to_value);
+            // A record may carry a derived value; it must be the one its definition gives.
+            if let (Some(given), Some(c)) = (&values[*i], &computed) {
+                let (g, c) = (
+                    given.as_num().map_or(f64::NAN, |n| n.to_f64()),
+                    c.as_num().map_or(f64::NAN, |n| n.to_f64()),
+                );
+                let close = (g - c).abs() <= 1e-9 * g.abs().max(c.abs()).max(1.0);
+                if !close {
+                    return Err((
+                        format!("`{name}` differs from its definition"),
+                        format!("`{name}` is given as {g}, but its definition gives {c}"),
+                    ));
+                }
+            }
+            values[*i] = computed;
         }
         Ok(values
             .into_iter()
@@ -142,10 +154,23 @@ pub fn load(
             (spec, std::path::PathBuf::from(&source.path))
         }
     };
+    // Derived fields that call user functions use the pack's embedded components, never
+    // files the spec names: the pack is self-contained.
+    let embedded = schema
+        .fields()
+        .iter()
+        .filter_map(|f| match &f.definition {
+            Some(rulepacks::Term::User { function, .. }) => schema
+                .function(function)
+                .map(|b| (f.name.clone(), b.clone())),
+            _ => None,
+        })
+        .collect();
     let options = PrepareOptions {
         input: Some(input.to_owned()),
         strict,
         spec_path,
+        embedded,
     };
     let dataset = prepare::prepare(&spec, &options).map_err(|e| e.to_string())?;
     align(dataset, schema).map_err(|m| format!("{}: {m}", input.display()))

@@ -146,6 +146,7 @@ pub fn mine(
         input: options.input.clone(),
         strict: options.strict,
         spec_path: options.dataset_spec.clone(),
+        ..PrepareOptions::default()
     };
     progress.start("reading records", None);
     let mut dataset = prepare::prepare(&spec, &prepare_options)?;

@@ -77,6 +77,7 @@ fn record_texts(
         input: input.map(Path::to_owned),
         strict,
         spec_path: spec_path.to_owned(),
+        ..PrepareOptions::default()
     };
     let (schema, dataset) = match pack {
         Some(pack) => {

@@ -55,8 +55,9 @@ pub(super) fn apply(
     dataset: &mut Dataset,
     specs: &[DerivedVariableSpec],
     spec_dir: &Path,
-    strict: bool,
+    options: &super::PrepareOptions,
 ) -> Result<(), String> {
+    let strict = options.strict;
     for spec in specs {
         if dataset.field_index(&spec.name).is_some() {
             return Err(format!(
@@ -65,7 +66,20 @@ pub(super) fn apply(
             ));
         }
         let (inputs, function) = if spec.operation == DerivedOperation::Function {
-            let loaded = load_function(spec, spec_dir)?;
+            if !matches!(spec.value_type, ValueType::Integer | ValueType::Real) {
+                return Err(format!(
+                    "derived variable `{}`: a function's value_type must be `integer` or \
+                     `real`, not `{}`",
+                    spec.name, spec.value_type
+                ));
+            }
+            let loaded = match options.embedded.get(&spec.name) {
+                Some(f) => LoadedFunction {
+                    function: f.clone(),
+                    component: Component::new(f.name(), &f.component_bytes()),
+                },
+                None => load_function(spec, spec_dir)?,
+            };
             let inputs = function_inputs(dataset, spec)?;
             let function = loaded.function.clone();
             if !dataset
@@ -92,7 +106,16 @@ pub(super) fn apply(
                 .map(|&c| number(&dataset.columns[c], row))
                 .collect();
             let value = match &function {
-                Some(f) => call(f.as_ref(), over, &args),
+                // A user function must be defined on every record: a failure (an error, a
+                // trap, running out of fuel, NaN) stops here, naming the record, rather
+                // than dropping records the rules would then not cover.
+                Some(f) => Ok(call(f.as_ref(), over, &args).map_err(|why| {
+                    format!(
+                        "derived variable `{}` at {}: {why} (a user function must be \
+                         defined on every record: fix it, or filter the records first)",
+                        spec.name, dataset.origins[row]
+                    )
+                })?),
                 None => compute(spec, &args),
             };
             match value {
@@ -118,6 +141,10 @@ pub(super) fn apply(
                 for (row, v) in values.iter().enumerate() {
                     match v {
                         Num::Int(i) if i64::try_from(*i).is_ok() => ints.push(*i as i64),
+                        // A whole number a function returned as a float.
+                        Num::Real(r) if r.fract() == 0.0 && r.abs() < 9.0e15 => {
+                            ints.push(*r as i64);
+                        }
                         other => {
                             ints.push(0);
                             bad.push((row, format!("value {} is not an integer", other.to_f64())));

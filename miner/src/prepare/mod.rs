@@ -22,6 +22,7 @@ mod window;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rulepacks::Term;
 use rulepacks::schema::{Role, ValueType};
@@ -179,6 +180,9 @@ pub struct PrepareOptions {
     pub strict: bool,
     /// The spec's path, for messages and to resolve a relative `source.path`.
     pub spec_path: PathBuf,
+    /// User functions to use for `function` derived variables, by variable name, instead
+    /// of loading their component files (a pack's embedded components, for `check`).
+    pub embedded: HashMap<String, Arc<dyn rulepacks::UserFunction>>,
 }
 
 /// A compact typed cell while records stream in.
@@ -313,13 +317,7 @@ pub fn prepare(spec: &DatasetSpec, options: &PrepareOptions) -> Result<Dataset, 
     }
     assign_families(spec, &mut dataset).map_err(spec_err)?;
     let spec_dir = options.spec_path.parent().unwrap_or(Path::new("."));
-    derived::apply(
-        &mut dataset,
-        &spec.derived_variables,
-        spec_dir,
-        options.strict,
-    )
-    .map_err(spec_err)?;
+    derived::apply(&mut dataset, &spec.derived_variables, spec_dir, options).map_err(spec_err)?;
     if dataset.rows() == 0 {
         let message = format!(
             "no records left after derived variables: {}",

@@ -472,6 +472,41 @@ fn user_function_failures_and_derived_values_are_errors() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("0 violations"), "{}", stdout(&o));
 
+    // A derived field whose definition reads itself is refused when the pack loads.
+    let mut cyclic: rulepacks::RulePack =
+        serde_json::from_str(&fs::read_to_string(pack).unwrap()).unwrap();
+    for f in &mut cyclic.fields {
+        if let Some(rulepacks::Term::User { args, .. }) = &mut f.definition {
+            args[0] = rulepacks::Term::symbol("BytesPerPacket");
+        }
+    }
+    cyclic.hash.clear();
+    cyclic.seal();
+    let cyclic_path = dir.path().join("cyclic.json");
+    fs::write(&cyclic_path, cyclic.to_json()).unwrap();
+    let o = netnomos(&[
+        "check",
+        "--pack",
+        cyclic_path.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`BytesPerPacket` depends on itself (BytesPerPacket -> BytesPerPacket)"),
+        "{err}"
+    );
+
+    // A file with no records: the error names it once.
+    let empty = dir.path().join("empty.csv");
+    let header = fs::read_to_string(&input).unwrap();
+    fs::write(&empty, format!("{}\n", header.lines().next().unwrap())).unwrap();
+    let o = netnomos(&["check", "--pack", pack, "--input", empty.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("empty.csv").count(), 1, "{err}");
+
     // ICMP, 2 packets, 200 bytes: 100 bytes per packet, not the 500 the record says.
     let record = r#"{"Duration":0.0,"Proto":"ICMP","SrcIpAddr":"private_p2p","SrcPt":0,"DstIpAddr":"private_p2p","DstPt":"unknown_port","Packets":2,"Bytes":200,"Flows":1,"Flags":"noflags","Tos":0,"BytesPerPacket":500}"#;
     let lines = dir.path().join("records.jsonl");

@@ -69,6 +69,13 @@ impl UserFunction for Bound {
         let m = self.function.metadata();
         (m.lower_bound, m.upper_bound)
     }
+
+    fn arity(&self) -> Option<usize> {
+        match &self.function.metadata().inputs {
+            crate::Inputs::Fields(names) => Some(names.len()),
+            crate::Inputs::Numbers => None,
+        }
+    }
 }
 
 /// Component bytes from a file's content: a binary component as it is, or a core

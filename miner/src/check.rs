@@ -61,8 +61,25 @@ pub struct CheckReport {
 }
 
 /// Reads `input` for checking against `pack`: JSON lines, or through `spec` (the pack's
-/// own dataset spec when `None`).
+/// own dataset spec when `None`).  Errors name the input once.
 pub fn load(
+    pack: &RulePack,
+    schema: &Schema,
+    input: &Path,
+    spec: Option<&Path>,
+    strict: bool,
+) -> Result<Dataset, String> {
+    let name = input.display().to_string();
+    load_named(pack, schema, input, spec, strict).map_err(|m| {
+        if m.starts_with(&name) {
+            m
+        } else {
+            format!("{name}: {m}")
+        }
+    })
+}
+
+fn load_named(
     pack: &RulePack,
     schema: &Schema,
     input: &Path,
@@ -119,23 +136,11 @@ pub fn load(
                 .map_err(|e| ("malformed record".to_owned(), e.message))?;
             fill(values)
         };
-        return read_lines(schema, input, strict, &read).map_err(|m| {
-            if m.starts_with(&input.display().to_string()) {
-                m
-            } else {
-                format!("{}: {m}", input.display())
-            }
-        });
+        return read_lines(schema, input, strict, &read);
     }
     if spec.is_none() && (ext == "jsonl" || ext == "ndjson") {
         let read = |line: &str| fill(record(schema, line)?);
-        return read_lines(schema, input, strict, &read).map_err(|m| {
-            if m.starts_with(&input.display().to_string()) {
-                m
-            } else {
-                format!("{}: {m}", input.display())
-            }
-        });
+        return read_lines(schema, input, strict, &read);
     }
     let (spec, spec_path) = match spec {
         Some(p) => (
@@ -173,7 +178,7 @@ pub fn load(
         embedded,
     };
     let dataset = prepare::prepare(&spec, &options).map_err(|e| e.to_string())?;
-    align(dataset, schema).map_err(|m| format!("{}: {m}", input.display()))
+    align(dataset, schema)
 }
 
 /// Puts the dataset's columns in the schema's field order.

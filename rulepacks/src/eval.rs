@@ -299,6 +299,9 @@ mod tests {
         fn component_bytes(&self) -> Vec<u8> {
             Vec::new()
         }
+        fn arity(&self) -> Option<usize> {
+            Some(2)
+        }
     }
 
     #[test]
@@ -326,6 +329,12 @@ mod tests {
         .unwrap();
         let err = eval(&prop, &r[..]).unwrap_err();
         assert!(err.to_string().contains("negative sample"), "{err}");
+        // A call on fields takes as many values as the function declares.
+        let e = resolve(&parse_formula("peak_to_mean(Packets) > 1").unwrap(), &s).unwrap_err();
+        assert!(
+            e.0.contains("function `peak_to_mean` takes 2 values, not 1"),
+            "{e}"
+        );
         // An unknown family is refused, naming it.
         let e = resolve(&parse_formula("peak_to_mean(y[*]) > 1").unwrap(), &s).unwrap_err();
         assert!(e.0.contains("unknown window family `y`"), "{e}");

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::formula::Formula;
 use crate::resolve::{Prop, resolve, resolve_term};
-use crate::schema::{Field, Schema};
+use crate::schema::{Field, FieldId, Schema};
 
 /// The newest pack format this build reads and the one it writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -393,10 +393,26 @@ impl RulePack {
             ));
         }
         let schema = self.schema()?;
-        for field in schema.fields() {
+        // The fields each definition reads: a derived field must not depend on itself.
+        let mut reads: Vec<Vec<FieldId>> = vec![Vec::new(); schema.len()];
+        for (i, field) in schema.fields().iter().enumerate() {
             if let Some(def) = &field.definition {
-                resolve_term(def, &schema)
+                let expr = resolve_term(def, &schema)
                     .map_err(|e| format!("definition of derived field `{}`: {e}", field.name))?;
+                expr.visit_fields(&mut |f| reads[i].push(f));
+            }
+        }
+        for start in 0..schema.len() {
+            if let Some(cycle) = cycle_from(start, &reads) {
+                let names: Vec<&str> = cycle
+                    .iter()
+                    .map(|&i| schema.fields()[i].name.as_str())
+                    .collect();
+                return Err(format!(
+                    "definition of derived field `{}` depends on itself ({})",
+                    names[0],
+                    names.join(" -> ")
+                ));
             }
         }
         for p in &self.predicates {
@@ -553,4 +569,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PackError> {
 /// The current time in RFC 3339 (UTC, seconds).
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// A path of definitions from field `start` back to itself, if there is one.
+fn cycle_from(start: usize, reads: &[Vec<FieldId>]) -> Option<Vec<usize>> {
+    let mut path = vec![start];
+    let mut stack = vec![reads[start].iter()];
+    let mut seen = vec![false; reads.len()];
+    while let Some(next) = stack.last_mut() {
+        match next.next() {
+            Some(f) if f.index() == start => {
+                path.push(start);
+                return Some(path);
+            }
+            Some(f) if !seen[f.index()] => {
+                seen[f.index()] = true;
+                path.push(f.index());
+                stack.push(reads[f.index()].iter());
+            }
+            Some(_) => {}
+            None => {
+                stack.pop();
+                path.pop();
+            }
+        }
+    }
+    None
 }

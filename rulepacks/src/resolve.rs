@@ -346,6 +346,14 @@ impl Resolver<'_> {
                         (Over::Family, args)
                     }
                     None => {
+                        if let Some(n) = bound.arity()
+                            && n != args.len()
+                        {
+                            return err(format!(
+                                "`{term}`: function `{function}` takes {n} values, not {}",
+                                args.len()
+                            ));
+                        }
                         let mut out = Vec::with_capacity(args.len());
                         for a in args {
                             out.push(self.numeric(a, term)?);

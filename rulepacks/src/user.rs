@@ -36,6 +36,11 @@ pub trait UserFunction: Send + Sync + fmt::Debug {
     fn bounds(&self) -> (Option<f64>, Option<f64>) {
         (None, None)
     }
+
+    /// How many values a call on fields takes, when the function declares its inputs.
+    fn arity(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Turns an embedded component's bytes into a callable function.

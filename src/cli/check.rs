@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.dataset_spec.as_deref(),
         args.strict,
     )
-    .map_err(|m| anyhow::anyhow!("{}: {m}", args.input.display()))?;
+    .map_err(anyhow::Error::msg)?;
     let report = check(&pack, &schema, &dataset, args.examples).map_err(anyhow::Error::msg)?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -283,12 +283,7 @@ fn main() {
     {
         say(format!("- {} `{}`", r.id, r.text));
     }
-    let written: Vec<&str> = compiled
-        .format
-        .slots()
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
+    let written: Vec<&str> = compiled.format.names();
     // Held-out windows evenly spaced by IngressBytesAgg, from the busiest (where the
     // rules bind) down.
     let mut order: Vec<&Vec<String>> = heldout.iter().collect();

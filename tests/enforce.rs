@@ -153,12 +153,7 @@ fn random_imputation_obeys_rules_over_a_user_function() {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let compiled = Compiled::new(&pack).unwrap();
-    let written: Vec<&str> = compiled
-        .format
-        .slots()
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
+    let written: Vec<&str> = compiled.format.names();
     // The busiest windows: there the rules bound how bursty a window may be.
     let mut rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let agg = header.iter().position(|h| *h == "IngressBytesAgg").unwrap();

@@ -267,12 +267,11 @@ fn read_lines(
     if origins.is_empty() {
         let mut message = String::from("no records to check");
         for (reason, g) in &report.skipped {
-            let first = g
-                .examples
-                .first()
-                .map(|(o, d)| format!(" (e.g. {o}: {d})"))
-                .unwrap_or_default();
-            message.push_str(&format!("; {} unreadable: {reason}{first}", g.count));
+            message.push_str(&format!(
+                "; {} unreadable: {reason}{}",
+                g.count,
+                g.first_example()
+            ));
         }
         return Err(message);
     }

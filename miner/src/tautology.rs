@@ -324,15 +324,7 @@ fn sample_records(schema: &Schema, data: &[Vec<Value>]) -> Vec<Option<Vec<Option
         state ^= state << 17;
         state
     };
-    let definitions: Vec<Option<Expr>> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            f.definition
-                .as_ref()
-                .and_then(|d| rulepacks::resolve::resolve_term(d, schema).ok())
-        })
-        .collect();
+    let definitions = rulepacks::resolve::definitions(schema);
     (0..SAMPLES)
         .map(|k| {
             let mut record: Vec<Option<Value>> = if k % 2 == 1 && !data.is_empty() {

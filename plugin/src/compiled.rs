@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex};
 
 use rulepacks::eval::{EvalError, eval};
 use rulepacks::record::{RecordFormat, Spelling};
-use rulepacks::resolve::{Expr, Prop, resolve_term};
+use rulepacks::resolve::{Expr, Prop};
 use rulepacks::schema::{Domain, FieldId, Schema};
 use rulepacks::{ArithOp, CmpOp, Func, Num, RulePack, Value};
 use solver::Theory;
@@ -179,15 +179,7 @@ impl Compiled {
     pub fn new(pack: &RulePack) -> Result<Compiled, EnforceError> {
         let (schema, stored) = pack.validate().map_err(EnforceError::Pack)?;
         let format = RecordFormat::new(&schema).map_err(|e| EnforceError::Pack(e.message))?;
-        let definitions: Vec<Option<Expr>> = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                f.definition
-                    .as_ref()
-                    .and_then(|d| resolve_term(d, &schema).ok())
-            })
-            .collect();
+        let definitions = rulepacks::resolve::definitions(&schema);
         let mut rules: Vec<Prop> = stored
             .iter()
             .map(|p| substitute_prop(p, &definitions))
@@ -296,11 +288,7 @@ impl Compiled {
         }
         self.stats.computed.fetch_add(1, Relaxed);
         let set = Arc::new(self.compute(slot, assigned)?);
-        let mut cache = self.cache.lock().expect("not poisoned");
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(key, set.clone());
+        insert_bounded(&self.cache, key, set.clone());
         Ok(set)
     }
 
@@ -308,17 +296,26 @@ impl Compiled {
         self.format.slots()[slot].name.clone()
     }
 
-    fn compute(&self, slot: usize, assigned: &[Option<Value>]) -> Result<SlotSet, EnforceError> {
-        let x = FieldId(self.format.slots()[slot].field as u32);
+    /// The rules the assignment leaves open, simplified; `None` when it breaks one, an
+    /// error when a user function fails on it.
+    fn residual(&self, assigned: &[Option<Value>]) -> Result<Option<Vec<Prop>>, String> {
         let mut residual = Vec::new();
         for rule in &self.rules {
             match simplify(rule, assigned) {
                 Tri::True => {}
-                Tri::False => return Ok(self.empty(slot)),
+                Tri::False => return Ok(None),
                 Tri::Open(p) => residual.push(p),
-                Tri::Failed(m) => return Err(EnforceError::Function(m)),
+                Tri::Failed(m) => return Err(m),
             }
         }
+        Ok(Some(residual))
+    }
+
+    fn compute(&self, slot: usize, assigned: &[Option<Value>]) -> Result<SlotSet, EnforceError> {
+        let x = FieldId(self.format.slots()[slot].field as u32);
+        let Some(residual) = self.residual(assigned).map_err(EnforceError::Function)? else {
+            return Ok(self.empty(slot));
+        };
         let linked = component(x, &residual);
         // Only the rules of x's component decide F(x): assignments that leave them the
         // same share the answer.
@@ -352,11 +349,7 @@ impl Compiled {
                 field: self.field_name(slot),
             });
         }
-        let mut by_residual = self.by_residual.lock().expect("not poisoned");
-        if by_residual.len() >= CACHE_LIMIT {
-            by_residual.clear();
-        }
-        by_residual.insert(key, Arc::new(set.clone()));
+        insert_bounded(&self.by_residual, key, Arc::new(set.clone()));
         Ok(set)
     }
 
@@ -435,25 +428,8 @@ impl Compiled {
         for _ in 0..MAX_CASES {
             let mut extra = fixed.clone();
             extra.extend(self.exclusion(slot, x, &found));
-            self.stats
-                .solver_calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let record = match self.with_theory(|t| t.find_record(&extra)) {
-                Ok(Some(r)) => r,
-                Ok(None) => return Ok(found),
-                Err(reason) if found.is_empty() => {
-                    return Err(EnforceError::SolverGaveUp {
-                        field: self.field_name(slot),
-                        reason,
-                    });
-                }
-                Err(reason) => {
-                    tracing::debug!(
-                        "z3 gave up on `{}` after some cases: {reason}",
-                        self.field_name(slot)
-                    );
-                    return Ok(found);
-                }
+            let Some(record) = self.solve(slot, &extra, !found.is_empty())? else {
+                return Ok(found);
             };
             let case = self.case_of(slot, x, rules, &record);
             self.remember(record);
@@ -596,7 +572,13 @@ impl Compiled {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self.with_theory(|t| t.find_record(extra)) {
             Ok(r) => Ok(r),
-            Err(_) if have_some => Ok(None),
+            Err(reason) if have_some => {
+                tracing::debug!(
+                    "z3 gave up on `{}` after some cases: {reason}",
+                    self.field_name(slot)
+                );
+                Ok(None)
+            }
             Err(reason) => Err(EnforceError::SolverGaveUp {
                 field: self.field_name(slot),
                 reason,
@@ -672,11 +654,7 @@ impl Compiled {
     fn keep_verified(&self, assigned: &[Option<Value>], x: FieldId, w: &[Value]) {
         let mut next = assigned.to_vec();
         next[x.index()] = Some(w[x.index()].clone());
-        let mut verified = self.verified.lock().expect("not poisoned");
-        if verified.len() >= CACHE_LIMIT {
-            verified.clear();
-        }
-        verified.insert(assignment_key(&next), w.to_vec());
+        insert_bounded(&self.verified, assignment_key(&next), w.to_vec());
     }
 
     /// The values of `x` that complete the record when every other field takes its value
@@ -711,11 +689,7 @@ impl Compiled {
         let w = self.witnesses.lock().expect("not poisoned");
         w.iter()
             .rev()
-            .filter(|r| {
-                component_rules
-                    .iter()
-                    .all(|p| eval(p, r.as_slice()).unwrap_or(false))
-            })
+            .filter(|r| holds_on(component_rules, r).unwrap_or(false))
             .take(WITNESS_TRIES)
             .cloned()
             .collect()
@@ -1035,15 +1009,9 @@ impl Compiled {
         if !self.rules.iter().any(Prop::calls_user) {
             return Ok(true);
         }
-        let mut residual = Vec::new();
-        for rule in &self.rules {
-            match simplify(rule, pinned) {
-                Tri::True => {}
-                Tri::False => return Ok(false),
-                Tri::Open(p) => residual.push(p),
-                Tri::Failed(m) => return Err(m),
-            }
-        }
+        let Some(residual) = self.residual(pinned)? else {
+            return Ok(false);
+        };
         let verified = if holds_on(&residual, &candidate).map_err(|e| e.to_string())? {
             Some(candidate)
         } else {
@@ -1058,13 +1026,18 @@ impl Compiled {
                     .into(),
             );
         };
-        let mut kept = self.verified.lock().expect("not poisoned");
-        if kept.len() >= CACHE_LIMIT {
-            kept.clear();
-        }
-        kept.insert(assignment_key(pinned), w);
+        insert_bounded(&self.verified, assignment_key(pinned), w);
         Ok(true)
     }
+}
+
+/// Inserts into a cache, clearing it first when it holds `CACHE_LIMIT` entries.
+fn insert_bounded<K: std::hash::Hash + Eq, V>(cache: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut cache = cache.lock().expect("not poisoned");
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(key, value);
 }
 
 /// A string that identifies an assignment (reals by their bits, so it is exact).

@@ -92,12 +92,7 @@ impl Enforcer {
         let mut fixed_sets = vec![None; pack.format.slots().len()];
         for (name, value) in fixed {
             let Some(slot) = pack.format.slot_of(name) else {
-                let known: Vec<&str> = pack
-                    .format
-                    .slots()
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect();
+                let known: Vec<&str> = pack.format.names();
                 return Err(format!(
                     "`{name}` is not a field of pack {} (fields: {})",
                     pack.id,

@@ -120,6 +120,11 @@ impl RecordFormat {
         &self.slots
     }
 
+    /// The written fields' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.slots.iter().map(|s| s.name.as_str()).collect()
+    }
+
     /// The slot of a field name.
     pub fn slot_of(&self, name: &str) -> Option<usize> {
         self.slots.iter().position(|s| s.name == name)

@@ -483,6 +483,20 @@ pub fn resolve(formula: &Formula, schema: &Schema) -> Result<Prop, ResolveError>
     .prop(formula)
 }
 
+/// Each field's definition, resolved: `None` for a field without one, or whose definition
+/// does not resolve (loading a pack refuses those, naming the field).
+pub fn definitions(schema: &Schema) -> Vec<Option<Expr>> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            f.definition
+                .as_ref()
+                .and_then(|d| resolve_term(d, schema).ok())
+        })
+        .collect()
+}
+
 /// Resolves a term (a derived field's definition, say) against `schema`.
 pub fn resolve_term(term: &Term, schema: &Schema) -> Result<Expr, ResolveError> {
     Resolver {

@@ -152,7 +152,7 @@ fn field_value(pack: &LoadedPack, name: &str, raw: &Json) -> Result<(String, Val
     let format = &pack.compiled.format;
     let param = format!("fields.{name}");
     let Some(slot) = format.slot_of(name) else {
-        let known: Vec<&str> = format.slots().iter().map(|s| s.name.as_str()).collect();
+        let known: Vec<&str> = format.names();
         return Err(ApiError::bad(
             &param,
             format!(

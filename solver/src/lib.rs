@@ -21,7 +21,7 @@ use rulepacks::resolve::{Expr, Kind, Prop, field_kind};
 use rulepacks::schema::{Domain, FieldId, Schema, ValueType};
 use rulepacks::{ArithOp, CmpOp, Func, Value};
 use z3::ast::{Bool, Int, Real};
-use z3::{Params, SatResult, Solver};
+use z3::{Model, Params, SatResult, Solver};
 
 /// The answer to "do the rules entail this formula?".
 #[derive(Clone, Debug, PartialEq)]
@@ -185,15 +185,14 @@ impl Theory {
             let axiom = self.domain_axiom(FieldId(i as u32), &f.domain);
             self.solver.assert(&axiom);
         }
-        for (i, f) in fields.iter().enumerate() {
-            let Some(def) = &f.definition else { continue };
-            // A definition that does not resolve was refused when the pack was loaded.
-            if let Ok(expr) = rulepacks::resolve::resolve_term(def, &self.schema) {
-                let rhs = self.term(&expr);
-                let lhs = self.vars[i].clone();
-                let eq = self.cmp(CmpOp::Eq, lhs, rhs);
-                self.solver.assert(&eq);
-            }
+        // A definition that does not resolve was refused when the pack was loaded.
+        let definitions = rulepacks::resolve::definitions(&self.schema);
+        for (i, expr) in definitions.iter().enumerate() {
+            let Some(expr) = expr else { continue };
+            let rhs = self.term(expr);
+            let lhs = self.vars[i].clone();
+            let eq = self.cmp(CmpOp::Eq, lhs, rhs);
+            self.solver.assert(&eq);
         }
     }
 
@@ -475,39 +474,13 @@ impl Theory {
         }
     }
 
+    /// The model's value of each field.
     fn model_values(&self) -> Option<Vec<Value>> {
         let model = self.solver.get_model()?;
-        let codes: HashMap<i64, &str> = self
-            .text_codes
-            .iter()
-            .map(|(k, v)| (*v, k.as_str()))
-            .collect();
-        let mut out = Vec::with_capacity(self.vars.len());
-        for (i, var) in self.vars.iter().enumerate() {
-            let id = FieldId(i as u32);
-            let field = self.schema.field(id);
-            out.push(match var {
-                Z::I(x) => {
-                    let v = model.eval(x, true)?.as_i64()?;
-                    if field_kind(&self.schema, id) == Kind::Text {
-                        Value::Str(
-                            codes
-                                .get(&v)
-                                .map_or_else(|| format!("<text #{v}>"), |s| (*s).to_owned()),
-                        )
-                    } else if field.value_type == ValueType::Boolean {
-                        Value::Bool(v != 0)
-                    } else {
-                        Value::Int(v)
-                    }
-                }
-                Z::R(x) => {
-                    let (n, d) = model.eval(x, true)?.as_rational()?;
-                    Value::Real(n as f64 / d as f64)
-                }
-            });
-        }
-        Some(out)
+        let codes = self.codes();
+        (0..self.vars.len())
+            .map(|i| self.model_value(&model, &codes, FieldId(i as u32)))
+            .collect()
     }
 
     /// The model's values of the fields `q` mentions, by field name.
@@ -515,35 +488,12 @@ impl Theory {
         let Some(model) = self.solver.get_model() else {
             return Vec::new();
         };
-        let codes: HashMap<i64, &str> = self
-            .text_codes
-            .iter()
-            .map(|(k, v)| (*v, k.as_str()))
-            .collect();
+        let codes = self.codes();
         q.fields()
             .into_iter()
             .filter_map(|id| {
                 let field = self.schema.field(id);
-                let value = match &self.vars[id.index()] {
-                    Z::I(x) => {
-                        let v = model.eval(x, true)?.as_i64()?;
-                        if field_kind(&self.schema, id) == Kind::Text {
-                            Value::Str(
-                                codes
-                                    .get(&v)
-                                    .map_or_else(|| format!("<text #{v}>"), |s| (*s).to_owned()),
-                            )
-                        } else if field.value_type == ValueType::Boolean {
-                            Value::Bool(v != 0)
-                        } else {
-                            Value::Int(v)
-                        }
-                    }
-                    Z::R(x) => {
-                        let (n, d) = model.eval(x, true)?.as_rational()?;
-                        Value::Real(n as f64 / d as f64)
-                    }
-                };
+                let value = self.model_value(&model, &codes, id)?;
                 // Categorical values by their labels, as records write them.
                 let shown = match field.domain.category(&value).and_then(|c| c.label.clone()) {
                     Some(label) => Value::Str(label),
@@ -552,6 +502,38 @@ impl Theory {
                 Some((field.name.clone(), shown))
             })
             .collect()
+    }
+
+    /// Texts by the integer codes the theory gives them.
+    fn codes(&self) -> HashMap<i64, &str> {
+        self.text_codes
+            .iter()
+            .map(|(k, v)| (*v, k.as_str()))
+            .collect()
+    }
+
+    /// One field's value in `model` (texts by `codes`).
+    fn model_value(&self, model: &Model, codes: &HashMap<i64, &str>, id: FieldId) -> Option<Value> {
+        Some(match &self.vars[id.index()] {
+            Z::I(x) => {
+                let v = model.eval(x, true)?.as_i64()?;
+                if field_kind(&self.schema, id) == Kind::Text {
+                    Value::Str(
+                        codes
+                            .get(&v)
+                            .map_or_else(|| format!("<text #{v}>"), |s| (*s).to_owned()),
+                    )
+                } else if self.schema.field(id).value_type == ValueType::Boolean {
+                    Value::Bool(v != 0)
+                } else {
+                    Value::Int(v)
+                }
+            }
+            Z::R(x) => {
+                let (n, d) = model.eval(x, true)?.as_rational()?;
+                Value::Real(n as f64 / d as f64)
+            }
+        })
     }
 }
 

@@ -201,7 +201,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         bar.set_message(format!("loss {loss:.3}"));
     })?;
     bar.finish_and_clear();
-    let fields: Vec<&str> = format.slots().iter().map(|s| s.name.as_str()).collect();
+    let fields: Vec<&str> = format.names();
     let about = json!({
         "format": "netnomos record text: `Field=value` pairs separated by one space, in this field order",
         "fields": fields,

@@ -83,6 +83,16 @@ pub struct SkipGroup {
     pub examples: Vec<(Origin, String)>,
 }
 
+impl SkipGroup {
+    /// ` (e.g. ORIGIN: MESSAGE)` for the first example, or nothing.
+    pub fn first_example(&self) -> String {
+        self.examples
+            .first()
+            .map(|(o, d)| format!(" (e.g. {o}: {d})"))
+            .unwrap_or_default()
+    }
+}
+
 /// What preparation read, kept and skipped.
 #[derive(Clone, Debug, Default)]
 pub struct LoadReport {
@@ -351,12 +361,11 @@ fn empty_message(report: &LoadReport) -> String {
         parts.push(format!("{n} by {label}"));
     }
     for (reason, g) in &report.skipped {
-        let example = g
-            .examples
-            .first()
-            .map(|(o, d)| format!(" (e.g. {o}: {d})"))
-            .unwrap_or_default();
-        parts.push(format!("{} skipped: {reason}{example}", g.count));
+        parts.push(format!(
+            "{} skipped: {reason}{}",
+            g.count,
+            g.first_example()
+        ));
     }
     for w in &report.warnings {
         parts.push(format!("warning: {w}"));
